@@ -9,10 +9,11 @@ these prompts, so a new vocabulary is all that open-vocabulary use needs.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -177,12 +178,12 @@ class HOIVocabulary:
 
     # ------------------------------------------------------------------ construction and io
     @classmethod
-    def hico_det(cls) -> "HOIVocabulary":
+    def hico_det(cls) -> HOIVocabulary:
         """HICO-DET: 117 verbs, 80 objects, 600 HOIs, ids as in the official annotation files."""
         return cls.from_json(Path(__file__).parent / "vocabularies" / "hico_det.json")
 
     @classmethod
-    def vcoco(cls) -> "HOIVocabulary":
+    def vcoco(cls) -> HOIVocabulary:
         """V-COCO: its 24 evaluated actions (role-specific) with every one of the 80 COCO objects.
 
         V-COCO has no closed list of (action, object) pairs, so every pair is a class; objects use
@@ -203,7 +204,7 @@ class HOIVocabulary:
         triplets: Sequence[tuple[int, int]] | Sequence[tuple[str, str]],
         prompts: Sequence[str] | None = None,
         **kwargs: Any,
-    ) -> "HOIVocabulary":
+    ) -> HOIVocabulary:
         """A custom vocabulary. ``triplets`` hold ``(object, verb)`` as ids or as names."""
         objects, verbs = list(objects), list(verbs)
         resolved = []
@@ -216,7 +217,7 @@ class HOIVocabulary:
         return cls(verbs, objects, resolved, prompts=list(prompts or []), **kwargs)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "HOIVocabulary":
+    def from_dict(cls, data: dict[str, Any]) -> HOIVocabulary:
         missing = {"verbs", "objects", "triplets"} - set(data)
         if missing:
             raise ValueError(f"Vocabulary dict is missing {sorted(missing)}")
@@ -224,12 +225,12 @@ class HOIVocabulary:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     @classmethod
-    def from_json(cls, path: str | PathLike) -> "HOIVocabulary":
+    def from_json(cls, path: str | PathLike) -> HOIVocabulary:
         with open(path, encoding="utf-8") as f:
             return cls.from_dict(json.load(f))
 
     @classmethod
-    def from_any(cls, value: "HOIVocabulary | dict | str | None") -> "HOIVocabulary":
+    def from_any(cls, value: HOIVocabulary | dict | str | None) -> HOIVocabulary:
         """A vocabulary from itself, a dict, a preset name ("hico_det", "vcoco") or a JSON path."""
         if value is None:
             return cls.hico_det()
@@ -256,7 +257,7 @@ class HOIVocabulary:
         with open(path, "w", encoding="utf-8") as f:
             json.dump(self.to_dict(), f, indent=1)
 
-    def subset(self, hois: Sequence[int], name: str | None = None) -> "HOIVocabulary":
+    def subset(self, hois: Sequence[int], name: str | None = None) -> HOIVocabulary:
         """The vocabulary restricted to ``hois`` (new HOI ids are their positions in ``hois``);
         verbs and objects keep their ids."""
         hois = [int(h) for h in hois]
