@@ -19,6 +19,7 @@ from .modeling_clhoi import (
 from .pipeline_clhoi import HOIDetectionPipeline as HOIDetectionPipeline  # registers "hoi-detection"
 from .processing_clhoi import CLHOIProcessor
 from .tokenization_clhoi import build_word_level_tokenizer
+from .visualize import visualize
 from .vocabulary import HOIVocabulary
 
 AutoConfig.register(CLHOIConfig.model_type, CLHOIConfig, exist_ok=True)
@@ -42,4 +43,6 @@ __all__ = [
     "InteractionCognitionNetwork",
     "VisualLinguisticTranslator",
     "build_word_level_tokenizer",
+    "HOIDetectionPipeline",
+    "visualize",
 ]
