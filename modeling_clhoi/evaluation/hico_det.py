@@ -71,23 +71,21 @@ def _flatten(entries: Sequence[Mapping[str, Any]], what: str, with_scores: bool,
     return flat
 
 
-def _iou_plus_one(
-    det: np.ndarray, det_area: np.ndarray, gt: np.ndarray, gt_area: np.ndarray, det_index: np.ndarray, gt_index: np.ndarray
-) -> np.ndarray:
-    """IoU of the boxes ``det[:, det_index]`` and ``gt[:, gt_index]`` (coordinate-major ``[4, n]``
-    arrays; areas with the +1 pixel convention precomputed), 0 without intersection.
+def _iou_plus_one(det: np.ndarray, det_area: np.ndarray, gt: np.ndarray, gt_area: np.ndarray) -> np.ndarray:
+    """IoU of the box pairs ``(det[:, i], gt[:, i])`` (coordinate-major ``[4, n]`` arrays, areas with
+    the +1 pixel convention), 0 without intersection.
 
     Same operations, in the same order, as ``VOCevaldet_bboxpair.m``:
     ``iw = min(x2) - max(x1) + 1``, ``ua = area_det + area_gt - iw * ih``, ``ov = iw * ih / ua``.
     """
-    iw = np.minimum(det[2][det_index], gt[2][gt_index])
-    iw -= np.maximum(det[0][det_index], gt[0][gt_index])
+    iw = np.minimum(det[2], gt[2])
+    iw -= np.maximum(det[0], gt[0])
     iw += 1
-    ih = np.minimum(det[3][det_index], gt[3][gt_index])
-    ih -= np.maximum(det[1][det_index], gt[1][gt_index])
+    ih = np.minimum(det[3], gt[3])
+    ih -= np.maximum(det[1], gt[1])
     ih += 1
     inter = iw * ih
-    union = det_area[det_index] + gt_area[gt_index]
+    union = det_area + gt_area
     union -= inter
     hit = (iw > 0) & (ih > 0)
     return np.divide(inter, union, out=np.zeros_like(inter), where=hit)
@@ -98,33 +96,75 @@ def _area_plus_one(boxes: np.ndarray) -> np.ndarray:
     return (boxes[2] - boxes[0] + 1) * (boxes[3] - boxes[1] + 1)
 
 
+#: Pairs per block in :func:`_pair_overlaps`: small enough that the temporaries stay in cache.
+_PAIR_BLOCK = 1 << 14
+
+
+def _pair_overlaps(det_boxes: np.ndarray, det_of_pair: np.ndarray, gt_boxes: np.ndarray, gt_of_pair: np.ndarray) -> np.ndarray:
+    """IoU of the box pairs ``(det_boxes[det_of_pair[i]], gt_boxes[gt_of_pair[i]])`` (``[n, 4]`` boxes).
+
+    Computed in blocks of :data:`_PAIR_BLOCK` pairs; each value is the same as in one pass.
+    """
+    det = np.ascontiguousarray(det_boxes.T)  # coordinate-major: each coordinate is one contiguous row
+    gt = np.ascontiguousarray(gt_boxes.T)
+    det_area, gt_area = _area_plus_one(det), _area_plus_one(gt)
+    overlap = np.empty(len(det_of_pair))
+    for lo in range(0, len(overlap), _PAIR_BLOCK):
+        d, g = det_of_pair[lo:lo + _PAIR_BLOCK], gt_of_pair[lo:lo + _PAIR_BLOCK]
+        overlap[lo:lo + _PAIR_BLOCK] = _iou_plus_one(
+            np.take(det, d, axis=1), np.take(det_area, d), np.take(gt, g, axis=1), np.take(gt_area, g)
+        )
+    return overlap
+
+
 def _best_pairs(
-    det_key: np.ndarray, det_h: np.ndarray, det_o: np.ndarray, gt_key: np.ndarray, gt_h: np.ndarray, gt_o: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each detection: the highest ``min(IoU_h, IoU_o)`` over the ground-truth pairs with the same
-    (image, class) key (``-inf`` when there is none), and the index of the first pair reaching it.
+    det_key: np.ndarray,
+    det_h: np.ndarray,
+    det_o: np.ndarray,
+    gt_key: np.ndarray,
+    gt_h: np.ndarray,
+    gt_o: np.ndarray,
+    threshold: float,
+) -> np.ndarray:
+    """For each detection, the ground-truth pair it matches, or -1: among the pairs with the same
+    (image, class) key, the first with the highest ``min(IoU_h, IoU_o)``, when that is ``>= threshold``.
 
     ``gt_key`` must be sorted (stably, so pairs keep their annotation order within a key); boxes are
-    coordinate-major ``[4, n]``.
+    ``[n, 4]``. The result of a detection does not depend on the others, so any detection order
+    works; image order (the input order) makes the look-ups in ``gt_key`` cache-friendly.
+
+    A pair below the threshold can neither match nor beat a pair that does, so the pairs with
+    ``IoU_h < threshold`` are dropped before the object IoU is computed.
     """
     start = np.searchsorted(gt_key, det_key, side="left")
     count = np.searchsorted(gt_key, det_key, side="right") - start
-    offsets = np.cumsum(count) - count
-    det_of_pair = np.repeat(np.arange(len(det_key)), count)
-    gt_of_pair = np.arange(len(det_of_pair)) + np.repeat(start - offsets, count)
-    overlap = np.minimum(
-        _iou_plus_one(det_h, _area_plus_one(det_h), gt_h, _area_plus_one(gt_h), det_of_pair, gt_of_pair),
-        _iou_plus_one(det_o, _area_plus_one(det_o), gt_o, _area_plus_one(gt_o), det_of_pair, gt_of_pair),
-    )
-    best = np.full(len(det_key), -np.inf)
     best_gt = np.full(len(det_key), -1, dtype=np.int64)
-    has = count > 0
-    if has.any():
-        seg = offsets[has]
-        best[has] = np.maximum.reduceat(overlap, seg)
-        position = np.where(overlap == best[det_of_pair], np.arange(len(overlap)), len(overlap))
-        best_gt[has] = gt_of_pair[np.minimum.reduceat(position, seg)]
-    return best, best_gt
+    # every (detection, ground truth) pair with the same key, grouped by detection, in annotation order
+    det_of_pair = np.repeat(np.arange(len(det_key)), count)
+    gt_of_pair = np.arange(len(det_of_pair)) + np.repeat(start - (np.cumsum(count) - count), count)
+    overlap_h = _pair_overlaps(det_h, det_of_pair, gt_h, gt_of_pair)
+    kept = np.flatnonzero(overlap_h >= threshold)
+    det_of_pair, gt_of_pair = det_of_pair[kept], gt_of_pair[kept]
+    overlap = np.minimum(overlap_h[kept], _pair_overlaps(det_o, det_of_pair, gt_o, gt_of_pair))
+    kept = np.flatnonzero(overlap >= threshold)
+    if not kept.size:
+        return best_gt
+    det_of_pair, gt_of_pair, overlap = det_of_pair[kept], gt_of_pair[kept], overlap[kept]
+    segment = np.flatnonzero(np.diff(det_of_pair, prepend=-1))  # first pair of each detection
+    best = np.maximum.reduceat(overlap, segment)
+    # the first pair of each detection reaching its maximum (MATLAB updates on ">")
+    reaches = overlap == np.repeat(best, np.diff(segment, append=len(overlap)))
+    position = np.where(reaches, np.arange(len(overlap)), len(overlap))
+    best_gt[det_of_pair[segment]] = gt_of_pair[np.minimum.reduceat(position, segment)]
+    return best_gt
+
+
+def _class_then_score_order(hoi: np.ndarray, scores: np.ndarray, num_hois: int) -> np.ndarray:
+    """The stable order by class, then score descending (``np.lexsort((-scores, hoi))``), so tied
+    scores keep their input order. Two stable argsorts; the second, on small integers, is a radix sort."""
+    by_score = np.argsort(-scores, kind="stable")
+    small = np.int16 if num_hois <= np.iinfo(np.int16).max else np.int64
+    return by_score[np.argsort(hoi[by_score].astype(small), kind="stable")]
 
 
 def _eleven_point_ap(
@@ -206,20 +246,21 @@ def hico_det_map(
         det = {key: value[keep] for key, value in det.items()}
 
     n_gt = np.bincount(gt["hoi"], minlength=num_hois)
-    # Sort detections by class, then score descending; lexsort is stable, so ties keep input order.
-    order = np.lexsort((-det["scores"], det["hoi"]))
-    det_hoi = det["hoi"][order]
     gt_key = gt["image"] * num_hois + gt["hoi"]
     gt_order = np.argsort(gt_key, kind="stable")
-    best, best_gt = _best_pairs(
-        det["image"][order] * num_hois + det_hoi, det["boxes_h"][order].T.copy(), det["boxes_o"][order].T.copy(),
-        gt_key[gt_order], gt["boxes_h"][gt_order].T.copy(), gt["boxes_o"][gt_order].T.copy(),
+    best_gt = _best_pairs(
+        det["image"] * num_hois + det["hoi"], det["boxes_h"], det["boxes_o"],
+        gt_key[gt_order], gt["boxes_h"][gt_order], gt["boxes_o"][gt_order], iou_threshold,
     )
-    # A pair is taken by the first detection (in sorted order) that reaches it; later ones are FP.
-    qualifying = np.flatnonzero(best >= iou_threshold)
-    _, first = np.unique(best_gt[qualifying], return_index=True)
+    # Sort detections by class, then score descending; stable, so ties keep input order.
+    order = _class_then_score_order(det["hoi"], det["scores"], num_hois)
+    det_hoi, best_gt = det["hoi"][order], best_gt[order]
+    # A pair is taken by the first detection (in sorted order) that matches it; later ones are FP.
+    matched = np.flatnonzero(best_gt >= 0)
+    taken_by = np.full(len(gt_key), len(det_hoi))  # per ground-truth pair: the first detection matching it
+    np.minimum.at(taken_by, best_gt[matched], matched)
     tp = np.zeros(len(det_hoi), dtype=np.float64)
-    tp[qualifying[first]] = 1.0
+    tp[taken_by[taken_by < len(det_hoi)]] = 1.0
 
     class_start = np.searchsorted(det_hoi, np.arange(num_hois), side="left")
     class_end = np.searchsorted(det_hoi, np.arange(num_hois), side="right")

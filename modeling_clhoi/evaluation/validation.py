@@ -57,25 +57,54 @@ def _image_array(value: Any, index: int, key: str, what: str, shape: tuple[int, 
 
 def _from_lists(parts: list[list[Any]], total: int, shape: tuple[int, ...]) -> np.ndarray:
     """Concatenate per-image Python lists of numbers (``shape == ()``) or of rows (``shape == (k,)``)
-    with ``np.fromiter``, which is several times faster than ``np.array`` on nested lists."""
+    with ``np.fromiter`` over the chained lists, several times faster than ``np.array`` on nested lists.
+
+    Raises TypeError or ValueError (without a useful message) when the lists do not hold numbers or
+    rows of ``k`` numbers; the caller then reads the images one by one to name the culprit.
+    """
     if shape == ():
         return np.fromiter(chain.from_iterable(parts), np.float64, total)
+    rows = list(chain.from_iterable(parts))
     if len(shape) == 1:
-        row_lengths = np.fromiter(map(len, chain.from_iterable(parts)), np.int64, total)
-        if not np.all(row_lengths == shape[0]):
+        # every row must have k numbers: fromiter with a count would not notice a short row
+        # followed by a long one
+        if list(map(len, rows)).count(shape[0]) != total:
             raise ValueError("ragged rows")
-        values = chain.from_iterable(chain.from_iterable(parts))
-        return np.fromiter(values, np.float64, total * shape[0]).reshape(total, *shape)
-    array = np.array(list(chain.from_iterable(parts)), dtype=np.float64)
+        return np.fromiter(chain.from_iterable(rows), np.float64, total * shape[0]).reshape(total, *shape)
+    array = np.array(rows, dtype=np.float64)
     if array.shape != (total, *shape):
         raise ValueError("wrong shape")
     return array
 
 
+def _from_arrays(parts: list[np.ndarray], total: int, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Concatenate per-image numpy arrays; ``None`` unless the result is a numeric ``[total, *shape]``
+    array (the caller then reads the images one by one to name the culprit).
+
+    An empty image may come as a shape ``[0]`` array among ``[n, 4]`` arrays: when the plain
+    concatenation fails, the empty parts are reshaped to ``[0, *shape]`` and it is tried once more.
+    """
+    try:
+        array = np.concatenate(parts)
+    except ValueError:
+        array = None
+    if shape and (array is None or array.shape != (total, *shape)):
+        try:
+            array = np.concatenate([part if part.size else part.reshape(0, *shape) for part in parts])
+        except ValueError:
+            return None
+    if array is None or array.shape != (total, *shape) or array.dtype.kind not in "iuf":
+        return None
+    return array
+
+
 def _column(parts: list[Any], lengths: np.ndarray, key: str, what: str, shape: tuple[int, ...]) -> np.ndarray:
-    """Concatenate one field over images. Python lists and numpy arrays take a fast path; anything
-    else (tensors, mixed types), or parts that do not convert cleanly, are read image by image, which
-    also finds the image to blame in the error."""
+    """Concatenate one field over images: ``[sum(lengths), *shape]``.
+
+    All-list and all-array inputs take a bulk path with no per-image Python work. Anything else
+    (tensors, mixed types), or parts that fail the bulk path, are read image by image, which also
+    finds the image to blame in the error.
+    """
     total = int(lengths.sum())
     types = set(map(type, parts))
     if types == {list}:
@@ -84,11 +113,8 @@ def _column(parts: list[Any], lengths: np.ndarray, key: str, what: str, shape: t
         except (TypeError, ValueError):
             pass  # the per-image path below raises the precise error
     elif types == {np.ndarray}:
-        try:
-            array = np.concatenate(parts)
-        except ValueError:  # e.g. an empty image given as shape [0] among [n, 4] arrays
-            array = None
-        if array is not None and array.shape == (total, *shape) and array.dtype.kind in "iuf":
+        array = _from_arrays(parts, total, shape)
+        if array is not None:
             return array
     arrays = [_image_array(part, index, key, what, shape) for index, part in enumerate(parts)]
     if not arrays:
@@ -104,6 +130,26 @@ def _sized(value: Any) -> bool:
     return True
 
 
+def _optional_column(entries: Sequence[Any], key: str) -> list[Any]:
+    """``entry.get(key)`` of every image (``None`` where it is absent or the entry is not a dict)."""
+    if set(map(type, entries)) <= {dict}:
+        return [entry.get(key) for entry in entries]
+    return [entry.get(key) if isinstance(entry, Mapping) else None for entry in entries]
+
+
+def _lengths(parts: list[Any], key: str, what: str, optional: bool) -> np.ndarray:
+    """``len`` of every image's part (``-1`` for an absent optional field), or a ValueError naming the
+    first image whose part has no length."""
+    try:
+        return np.fromiter(map(len, parts), np.int64, len(parts))
+    except TypeError:
+        pass  # an absent optional field (None), or a part without a length: told apart below
+    for index, part in enumerate(parts):
+        if not (optional and part is None) and not _sized(part):
+            raise ValueError(f"{what}[{index}][{key!r}] must be a list or an array, got {type(part).__name__}.")
+    return np.fromiter((-1 if part is None else len(part) for part in parts), np.int64, len(parts))
+
+
 def flatten_fields(
     entries: Sequence[Any],
     what: str,
@@ -111,6 +157,10 @@ def flatten_fields(
     optional: Mapping[str, tuple[tuple[int, ...], float]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-image dicts to flat arrays: one row per entry (detection or ground truth) of every image.
+
+    The happy path has no per-image Python work beyond collecting the fields and their lengths: the
+    fields are concatenated in bulk (see :func:`_column`) and checked in bulk; only when a bulk step
+    fails are the images walked one by one to find the culprit.
 
     Args:
         entries: one dict per image.
@@ -132,21 +182,8 @@ def flatten_fields(
     except (KeyError, TypeError, IndexError):
         columns = {key: [get_field(entry, i, key, what) for i, entry in enumerate(entries)] for key in fields}
     for key in optional:
-        columns[key] = [entry.get(key) if isinstance(entry, Mapping) else None for entry in entries]
-    lengths = {}
-    for key, parts in columns.items():
-        try:
-            if key in optional:
-                lengths[key] = np.fromiter((-1 if part is None else len(part) for part in parts), np.int64, len(parts))
-            else:
-                lengths[key] = np.fromiter(map(len, parts), np.int64, len(parts))
-        except TypeError:
-            for index, part in enumerate(parts):
-                if part is not None and not _sized(part):
-                    raise ValueError(
-                        f"{what}[{index}][{key!r}] must be a list or an array, got {type(part).__name__}."
-                    ) from None
-            raise
+        columns[key] = _optional_column(entries, key)
+    lengths = {key: _lengths(parts, key, what, key in optional) for key, parts in columns.items()}
     names = list(fields)
     reference = lengths[names[0]]
     for length in lengths.values():
@@ -160,10 +197,12 @@ def flatten_fields(
         flat[key] = _column(columns[key], reference, key, what, shape)
     for key, (shape, fill) in optional.items():
         parts = columns[key]
-        if all(part is None for part in parts):
+        absent = lengths[key] < 0
+        if absent.all():
             flat[key] = np.full((int(reference.sum()), *shape), fill)
             continue
-        parts = [np.full((int(reference[i]), *shape), fill) if part is None else part for i, part in enumerate(parts)]
+        if absent.any():
+            parts = [np.full((int(reference[i]), *shape), fill) if part is None else part for i, part in enumerate(parts)]
         flat[key] = _column(parts, reference, key, what, shape)
     flat["image"] = np.repeat(np.arange(len(entries), dtype=np.int64), reference)
     return flat
@@ -188,6 +227,9 @@ def check_boxes(boxes: np.ndarray, image_of_row: np.ndarray, key: str, what: str
 
     With ``allow_nan_rows`` a row that is entirely NaN is accepted (it means "no box").
     """
+    if not allow_nan_rows and np.isfinite(boxes).all():  # the common case: one check for the coordinates
+        if not ((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])).any():
+            return
     finite = np.isfinite(boxes)
     absent = np.all(np.isnan(boxes), axis=1) if allow_nan_rows else np.zeros(len(boxes), dtype=bool)
     bad = ~np.all(finite, axis=1) & ~absent
