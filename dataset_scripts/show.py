@@ -16,10 +16,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import datasets
 from PIL import Image, ImageDraw
 
-from modeling_clhoi.dataset_schema import read_vocabulary
+from modeling_clhoi.dataset_schema import load_hoi_dataset, read_vocabulary
 from modeling_clhoi.vocabulary import HOIVocabulary
 
 HUMAN, OBJECT, LINE, DETECTION = (40, 90, 255), (235, 40, 40), (255, 230, 0), (160, 160, 160)
@@ -92,7 +91,7 @@ def make_grid(examples: Sequence[Mapping[str, Any]], vocabulary: HOIVocabulary, 
 
 def main(argv: Sequence[str] | None = None) -> Path:
     args = parse_args(argv)
-    dataset = datasets.load_dataset(args.dataset_dir, split=args.split)
+    dataset = load_hoi_dataset(args.dataset_dir, split=args.split)
     examples = [dataset[i] for i in range(min(args.n, len(dataset)))]
     grid = make_grid(examples, read_vocabulary(args.dataset_dir), args.tile, args.detections)
     output = Path(args.output) if args.output else Path(args.dataset_dir) / f"preview_{args.split}.png"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -219,6 +220,34 @@ def save_hub_parquet(
     card = _dataset_card(card_features, counts, description, pretty_name)
     (output_dir / "README.md").write_text(card, encoding="utf-8")
     return written
+
+
+SHARD_NAME = re.compile(r"^(?P<split>\w+?)-(?P<index>\d{5})-of-(?P<total>\d{5})\.parquet$")
+
+
+def load_hoi_dataset(dataset_dir: str | os.PathLike, split: str | None = None) -> datasets.DatasetDict | datasets.Dataset:
+    """The splits of a Hub-layout Parquet folder (``DIR/data/{split}-XXXXX-of-YYYYY.parquet``), by file.
+
+    ``datasets.load_dataset(DIR)`` keys its cache by the folder's name and dataset card only, so two
+    folders with the same name and card (or one folder whose shards were rewritten) can return stale
+    cached rows. Naming the files keys the cache by their paths and modification times. Folders without
+    such shards (e.g. a Hub id) fall back to ``datasets.load_dataset(DIR)``.
+
+    Args:
+        dataset_dir: the dataset folder (or a Hub id).
+        split: one split to return as a :class:`datasets.Dataset`; all splits when ``None``.
+    """
+    files: dict[str, list[str]] = {}
+    data = Path(dataset_dir) / "data"
+    for path in sorted(data.glob("*.parquet")) if data.is_dir() else ():
+        match = SHARD_NAME.match(path.name)
+        if match:
+            files.setdefault(match["split"], []).append(str(path.resolve()))
+    if not files:
+        return datasets.load_dataset(str(dataset_dir), split=split)
+    if split is not None and split not in files:
+        raise ValueError(f"{dataset_dir} has no split {split!r}; it has {sorted(files)}.")
+    return datasets.load_dataset("parquet", data_files=files, split=split)
 
 
 def write_vocabulary(vocabulary: HOIVocabulary, output_dir: str | os.PathLike) -> Path:

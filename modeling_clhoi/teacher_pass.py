@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,11 +24,10 @@ import pyarrow.parquet as pq
 import yaml
 from tqdm.auto import tqdm
 
-from .dataset_schema import TEACHER_COLUMNS, hoi_features
+from .dataset_schema import SHARD_NAME, TEACHER_COLUMNS, hoi_features
 from .vocabulary import HOIVocabulary
 
 STATE_FILE = "teacher_pass.json"
-_SHARD = re.compile(r"^(?P<split>\w+?)-(?P<index>\d{5})-of-(?P<total>\d{5})\.parquet$")
 
 
 class Teacher(Protocol):
@@ -57,29 +55,10 @@ def finished_shards(output_dir: str | os.PathLike) -> dict[str, dict[int, int]]:
     found: dict[str, dict[int, int]] = {}
     data = Path(output_dir) / "data"
     for path in data.glob("*.parquet") if data.is_dir() else ():
-        match = _SHARD.match(path.name)
+        match = SHARD_NAME.match(path.name)
         if match:
             found.setdefault(match["split"], {})[int(match["index"])] = int(match["total"])
     return found
-
-
-def load_parquet_dataset(dataset_dir: str | os.PathLike) -> datasets.DatasetDict:
-    """The splits of a Hub-layout Parquet folder (``DIR/data/{split}-XXXXX-of-YYYYY.parquet``), by file.
-
-    ``datasets.load_dataset(DIR)`` keys its cache by the folder's name and dataset card only, so two
-    folders with the same name and card (or one folder whose shards changed) can return stale cached
-    rows. Naming the files keys the cache by their paths and modification times. Folders without such
-    shards fall back to ``datasets.load_dataset(DIR)``.
-    """
-    files: dict[str, list[str]] = {}
-    data = Path(dataset_dir) / "data"
-    for path in sorted(data.glob("*.parquet")) if data.is_dir() else ():
-        match = _SHARD.match(path.name)
-        if match:
-            files.setdefault(match["split"], []).append(str(path.resolve()))
-    if not files:
-        return datasets.load_dataset(str(dataset_dir))
-    return datasets.load_dataset("parquet", data_files=files)
 
 
 def teacher_features(features: datasets.Features) -> datasets.Features:

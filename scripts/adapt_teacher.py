@@ -21,8 +21,8 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForImageTextToText, AutoProcessor, Trainer, TrainingArguments, set_seed
 
+from modeling_clhoi.dataset_schema import load_hoi_dataset
 from modeling_clhoi.teacher import DEFAULT_DESCRIBE_PROMPT, LANGUAGE_MODEL_TARGET_MODULES, render_prompt
-from modeling_clhoi.teacher_pass import load_parquet_dataset
 
 
 class ImageTextCollator:
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> Trainer:
     if args.push_to_hub and not args.hub_model_id:
         raise ValueError("--push_to_hub needs --hub_model_id.")
     set_seed(args.seed)
-    splits = load_parquet_dataset(args.dataset)
+    splits = load_hoi_dataset(args.dataset)
     if args.split not in splits:
         raise ValueError(f"Split {args.split!r} is not in the dataset (splits: {list(splits)}).")
     dataset = splits[args.split]

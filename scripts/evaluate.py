@@ -21,7 +21,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import datasets
 import matplotlib
 import numpy as np
 import torch
@@ -29,6 +28,7 @@ from transformers import AutoModel, AutoProcessor
 
 import modeling_clhoi  # noqa: F401  (registers the Auto* classes)
 from modeling_clhoi import HOIVocabulary
+from modeling_clhoi.dataset_schema import load_hoi_dataset
 from modeling_clhoi.evaluation import hico_det_map
 from modeling_clhoi.evaluation.inference import predict_dataset, references_from_dataset
 
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     model = AutoModel.from_pretrained(args.model).to(args.device)
     processor = AutoProcessor.from_pretrained(args.model)
-    dataset = datasets.load_dataset(args.dataset, split=args.split)
+    dataset = load_hoi_dataset(args.dataset, split=args.split)
     if args.max_images is not None:
         dataset = dataset.select(range(min(args.max_images, len(dataset))))
     vocabulary = model.vocabulary

@@ -23,11 +23,10 @@ import logging
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from modeling_clhoi.dataset_schema import read_vocabulary, write_vocabulary
+from modeling_clhoi.dataset_schema import load_hoi_dataset, read_vocabulary, write_vocabulary
 from modeling_clhoi.teacher_pass import (
     check_state,
     finalize_teacher_pass,
-    load_parquet_dataset,
     run_teacher_pass,
 )
 from modeling_clhoi.vocabulary import HOIVocabulary
@@ -77,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     accelerator = Accelerator()
     set_seed(args.seed)
-    dataset = load_parquet_dataset(args.dataset)
+    dataset = load_hoi_dataset(args.dataset)
     vocabulary = HOIVocabulary.from_any(args.vocabulary) if args.vocabulary else read_vocabulary(args.dataset)
     state = {
         "teacher": args.teacher, "adapter": args.adapter, "candidates": args.candidates,

@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 from tiny_vllms import FAMILIES, build_tiny_dataset, build_tiny_vllm, tiny_vocabulary, vocabulary_words
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
+from modeling_clhoi.dataset_schema import load_hoi_dataset
 from modeling_clhoi.teacher import LANGUAGE_MODEL_TARGET_MODULES, VLLMTeacher
-from modeling_clhoi.teacher_pass import load_parquet_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 VOCABULARY = tiny_vocabulary()
@@ -43,7 +43,7 @@ def dataset_dir(tmp_path_factory) -> Path:
 def test_collator_masks_the_prompt(dataset_dir, tmp_path):
     model_dir = build_tiny_vllm("qwen2_vl", tmp_path / "qwen2_vl", words=vocabulary_words(VOCABULARY))
     processor = AutoProcessor.from_pretrained(model_dir)
-    rows = [load_parquet_dataset(dataset_dir)["train"][i] for i in range(3)]
+    rows = [load_hoi_dataset(dataset_dir)["train"][i] for i in range(3)]
     batch = _script().ImageTextCollator(processor, "teacher_context")(rows)
     tokenizer = processor.tokenizer
     for row, ids, labels, mask in zip(rows, batch["input_ids"], batch["labels"], batch["attention_mask"]):

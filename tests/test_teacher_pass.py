@@ -17,14 +17,13 @@ import pytest
 import torch
 from tiny_vllms import build_tiny_dataset, build_tiny_vllm, tiny_vocabulary, vocabulary_words
 
-from modeling_clhoi.dataset_schema import TEACHER_COLUMNS, candidate_hois, hoi_features
+from modeling_clhoi.dataset_schema import TEACHER_COLUMNS, candidate_hois, hoi_features, load_hoi_dataset
 from modeling_clhoi.synthetic_teacher import SyntheticTeacher
 from modeling_clhoi.teacher_pass import (
     STATE_FILE,
     check_state,
     finalize_teacher_pass,
     finished_shards,
-    load_parquet_dataset,
     run_teacher_pass,
     shard_path,
     shard_ranges,
@@ -62,7 +61,7 @@ def dataset_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def dataset(dataset_dir) -> datasets.DatasetDict:
-    return load_parquet_dataset(dataset_dir)
+    return load_hoi_dataset(dataset_dir)
 
 
 def _load_dataset(path: Path) -> datasets.DatasetDict:
@@ -76,7 +75,7 @@ def teacher() -> SyntheticTeacher:
 
 
 def _rows(path: Path) -> dict[str, list[dict]]:
-    loaded = load_parquet_dataset(path)
+    loaded = load_hoi_dataset(path)
     return {split: [{k: v for k, v in row.items() if k != "image"} for row in loaded[split]] for split in loaded}
 
 
