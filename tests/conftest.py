@@ -2,15 +2,13 @@
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 # A cache of its own per test session: datasets keys some caches by folder name, and tests reuse names.
-if "HF_DATASETS_CACHE" not in os.environ or os.environ.get("CI"):
-    import tempfile
-
-    os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="clhoi-datasets-cache-")
+os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="clhoi-datasets-cache-")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The editable install can resolve `modeling_clhoi` as a namespace package when the repo root is not on
