@@ -15,6 +15,8 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 from modeling_clhoi.dataset_schema import load_hoi_dataset
 from modeling_clhoi.teacher import LANGUAGE_MODEL_TARGET_MODULES, VLLMTeacher
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 REPO = Path(__file__).resolve().parents[1]
 VOCABULARY = tiny_vocabulary()
 VISION = ("vision", "visual", "multi_modal_projector", "connector")
@@ -25,14 +27,6 @@ def _script():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -19,17 +19,10 @@ from modeling_clhoi.teacher import (
 )
 from modeling_clhoi.vocabulary import HOIVocabulary
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 VOCABULARY = tiny_vocabulary()
 CANDIDATES = [[0, 1, 2, 3, 4, 5], [4], [5, 0, 2], []]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models run faster single-threaded, and the suite shares two cores.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

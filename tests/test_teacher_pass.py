@@ -14,7 +14,6 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pytest
-import torch
 from tiny_vllms import build_tiny_dataset, build_tiny_vllm, tiny_vocabulary, vocabulary_words
 
 from modeling_clhoi.dataset_schema import TEACHER_COLUMNS, candidate_hois, hoi_features, load_hoi_dataset
@@ -28,6 +27,8 @@ from modeling_clhoi.teacher_pass import (
     shard_path,
     shard_ranges,
 )
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 REPO = Path(__file__).resolve().parents[1]
 VOCABULARY = tiny_vocabulary()
@@ -44,14 +45,6 @@ def _load_script(name: str):
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false"}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
