@@ -30,12 +30,10 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from modeling_clhoi.dataset_schema import (
-    hoi_features,
+    detections_folder,
     read_detections_file,
     read_image_file,
-    save_hub_parquet,
-    write_report,
-    write_vocabulary,
+    write_converted_dataset,
 )
 from modeling_clhoi.vocabulary import HOIVocabulary
 
@@ -144,11 +142,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     root = Path(args.root)
     if not root.is_dir():
         raise FileNotFoundError(f"--root {root} is not a folder")
-    detections = Path(args.detections) if args.detections else None
-    if detections is not None and not detections.is_dir():
-        raise FileNotFoundError(f"--detections {detections} is not a folder")
-    if detections is None:
-        logger.info("No --detections given: using the ground-truth boxes as detections (score 1.0).")
+    detections = detections_folder(args.detections, "the ground-truth boxes")
     vocabulary = HOIVocabulary.hico_det()
     files: dict[str, Path] = {}
     for name in args.annotations:
@@ -171,14 +165,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         "missing_detections": []}
         report["splits"][split] = split_report
         splits[split] = convert_split(data, split, root, detections, vocabulary, split_report)
-    card = CARD.format(detections=report["detections"])
-    save_hub_parquet(splits, args.output_dir, features=hoi_features(), max_shard_size=args.max_shard_size,
-                     description=card, pretty_name="HICO-DET")
-    write_vocabulary(vocabulary, args.output_dir)
-    write_report(report, Path(args.output_dir) / "conversion_report.json")
-    for split, r in report["splits"].items():
-        logger.info("%s: %d of %d images written; %d missing, %d corrupt (see conversion_report.json)", split,
-                    r["written"], r["images"], len(r["missing"]), len(r["corrupt"]))
+    write_converted_dataset(splits, args.output_dir, vocabulary, report, CARD.format(detections=report["detections"]),
+                            "HICO-DET", args.max_shard_size)
     return report
 
 

@@ -35,12 +35,10 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from modeling_clhoi.dataset_schema import (
-    hoi_features,
+    detections_folder,
     read_detections_file,
     read_image_file,
-    save_hub_parquet,
-    write_report,
-    write_vocabulary,
+    write_converted_dataset,
 )
 from modeling_clhoi.vocabulary import HOIVocabulary
 
@@ -199,11 +197,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     image_root = Path(args.image_root)
     if not image_root.is_dir():
         raise FileNotFoundError(f"--image_root {image_root} is not a folder")
-    detections = Path(args.detections) if args.detections else None
-    if detections is not None and not detections.is_dir():
-        raise FileNotFoundError(f"--detections {detections} is not a folder")
-    if detections is None:
-        logger.info("No --detections given: using the COCO ground-truth boxes as detections (score 1.0).")
+    detections = detections_folder(args.detections, "the COCO ground-truth boxes")
     files: dict[str, list[Path]] = defaultdict(list)
     for name in args.annotations:
         path = Path(name)
@@ -221,13 +215,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         "roles_not_evaluated": 0, "unknown_annotation_ids": 0}
         report["splits"][split] = split_report
         splits[split] = convert_split(paths, coco, image_root, detections, vocabulary, split_report)
-    save_hub_parquet(splits, args.output_dir, features=hoi_features(), max_shard_size=args.max_shard_size,
-                     description=CARD.format(detections=report["detections"]), pretty_name="V-COCO")
-    write_vocabulary(vocabulary, args.output_dir)
-    write_report(report, Path(args.output_dir) / "conversion_report.json")
-    for split, r in report["splits"].items():
-        logger.info("%s: %d of %d images written; %d missing, %d corrupt (see conversion_report.json)", split,
-                    r["written"], r["images"], len(r["missing"]), len(r["corrupt"]))
+    write_converted_dataset(splits, args.output_dir, vocabulary, report, CARD.format(detections=report["detections"]),
+                            "V-COCO", args.max_shard_size)
     return report
 
 

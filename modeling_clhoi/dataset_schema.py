@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -34,6 +35,8 @@ from datasets.utils.py_utils import convert_file_size_to_int
 from PIL import Image
 
 from .vocabulary import HOIVocabulary
+
+logger = logging.getLogger(__name__)
 
 TEACHER_COLUMNS = ("teacher_context", "teacher_candidates", "teacher_scores")
 # The file with the vocabulary of a dataset's ids, written next to ``data/`` by the dataset scripts.
@@ -248,6 +251,37 @@ def load_hoi_dataset(dataset_dir: str | os.PathLike, split: str | None = None) -
     if split is not None and split not in files:
         raise ValueError(f"{dataset_dir} has no split {split!r}; it has {sorted(files)}.")
     return datasets.load_dataset("parquet", data_files=files, split=split)
+
+
+def detections_folder(value: str | os.PathLike | None, fallback: str) -> Path | None:
+    """A converter's ``--detections`` folder, checked; ``None`` (and a log line saying ``fallback``) without it."""
+    if not value:
+        logger.info("No --detections given: using %s as detections (score 1.0).", fallback)
+        return None
+    folder = Path(value)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--detections {folder} is not a folder")
+    return folder
+
+
+def write_converted_dataset(
+    splits: Mapping[str, Iterable[Mapping[str, Any]]],
+    output_dir: str | os.PathLike,
+    vocabulary: HOIVocabulary,
+    report: dict[str, Any],
+    description: str,
+    pretty_name: str,
+    max_shard_size: int | str = "500MB",
+) -> None:
+    """The last step of a converter: the Parquet splits, ``vocabulary.json`` and ``conversion_report.json``
+    (filled in while the split iterables ran), and one log line per split."""
+    save_hub_parquet(splits, output_dir, features=hoi_features(), max_shard_size=max_shard_size,
+                     description=description, pretty_name=pretty_name)
+    write_vocabulary(vocabulary, output_dir)
+    write_report(report, Path(output_dir) / "conversion_report.json")
+    for split, r in report["splits"].items():
+        logger.info("%s: %d of %d images written; %d missing, %d corrupt (see conversion_report.json)", split,
+                    r["written"], r["images"], len(r["missing"]), len(r["corrupt"]))
 
 
 def write_vocabulary(vocabulary: HOIVocabulary, output_dir: str | os.PathLike) -> Path:
