@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 from transformers import AutoModel, AutoProcessor
 
+from modeling_clhoi.dataset_schema import load_hoi_dataset
 from modeling_clhoi.evaluation import hico_det_map
 from modeling_clhoi.evaluation.inference import predict_dataset, references_from_dataset
 from modeling_clhoi.visualize import visualize
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     output = ROOT / setup["output"]
     model = AutoModel.from_pretrained(output)
     processor = AutoProcessor.from_pretrained(output)
-    test = datasets.load_dataset(str(ROOT / setup["data"]), split="test")
+    test = load_hoi_dataset(ROOT / setup["data"], split="test")
     predictions = predict_dataset(model, processor, test, batch_size=32)
     draw(model, processor, test, output / "predictions.png")
     table = report(model, test, predictions, time.perf_counter() - start)

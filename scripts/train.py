@@ -25,13 +25,12 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import datasets
 import transformers
 from transformers import AutoModel, AutoProcessor, HfArgumentParser, set_seed
 
 from modeling_clhoi import CLHOIConfig, CLHOIForInteractionDetection, CLHOIProcessor, HOIVocabulary
 from modeling_clhoi.data_collator import CLHOIDataCollator
-from modeling_clhoi.dataset_schema import TEACHER_COLUMNS, VOCABULARY_FILE, read_vocabulary
+from modeling_clhoi.dataset_schema import TEACHER_COLUMNS, VOCABULARY_FILE, load_hoi_dataset, read_vocabulary
 from modeling_clhoi.model_card import TRAINING_ARGS_NAME, save_model_card
 from modeling_clhoi.trainer import CLHOIDistillationTrainer, CLHOITrainingArguments
 
@@ -85,7 +84,7 @@ def load_splits(data_args: DataArguments, training_args: CLHOITrainingArguments)
     if train_dir is None:
         raise ValueError("Pass --teacher_labels (teacher-labelled dataset) and/or --dataset.")
     eval_dir = data_args.dataset or train_dir
-    train = datasets.load_dataset(train_dir, split=data_args.train_split)
+    train = load_hoi_dataset(train_dir, split=data_args.train_split)
     needs_teacher = training_args.stage != "interaction" or training_args.supervision != "instance"
     missing = [c for c in TEACHER_COLUMNS if c not in train.column_names]
     if needs_teacher and missing:
@@ -97,7 +96,7 @@ def load_splits(data_args: DataArguments, training_args: CLHOITrainingArguments)
         train = train.select(range(min(data_args.max_train_samples, len(train))))
     evaluation = None
     if training_args.eval_strategy != "no" or training_args.do_eval or data_args.dataset is not None:
-        evaluation = datasets.load_dataset(eval_dir, split=data_args.eval_split)
+        evaluation = load_hoi_dataset(eval_dir, split=data_args.eval_split)
         if data_args.max_eval_samples is not None:
             evaluation = evaluation.select(range(min(data_args.max_eval_samples, len(evaluation))))
     return train, evaluation, train_dir
