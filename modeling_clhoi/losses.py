@@ -23,6 +23,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from .modeling_clhoi import box_iou
+
 MAX_LOGIT_SCALE = 100.0
 
 
@@ -160,16 +162,6 @@ def multilabel_distillation_loss(
     return F.binary_cross_entropy_with_logits(
         interaction_logits[scorable], teacher_scores[scorable].to(interaction_logits.dtype)
     )
-
-
-def box_iou(boxes_a: torch.Tensor, boxes_b: torch.Tensor) -> torch.Tensor:
-    """``[N, M]`` IoU of xyxy boxes (any unit, no +1 convention)."""
-    area_a = (boxes_a[:, 2] - boxes_a[:, 0]).clamp_min(0) * (boxes_a[:, 3] - boxes_a[:, 1]).clamp_min(0)
-    area_b = (boxes_b[:, 2] - boxes_b[:, 0]).clamp_min(0) * (boxes_b[:, 3] - boxes_b[:, 1]).clamp_min(0)
-    top_left = torch.maximum(boxes_a[:, None, :2], boxes_b[None, :, :2])
-    bottom_right = torch.minimum(boxes_a[:, None, 2:], boxes_b[None, :, 2:])
-    inter = (bottom_right - top_left).clamp_min(0).prod(dim=-1)
-    return inter / (area_a[:, None] + area_b[None, :] - inter).clamp_min(1e-12)
 
 
 def pair_targets_from_annotations(

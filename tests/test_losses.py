@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 
 from modeling_clhoi.losses import (
-    box_iou,
     context_distillation_loss,
     interaction_contrastive_loss,
     logit_scale_from_log,
@@ -17,6 +16,7 @@ from modeling_clhoi.losses import (
     symmetric_info_nce,
     teacher_interaction_targets,
 )
+from modeling_clhoi.modeling_clhoi import box_iou
 
 LOW = torch.finfo(torch.float32).min
 
