@@ -5,41 +5,16 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
-import random
 
 import datasets
 import numpy as np
 import pytest
-from PIL import Image
+from hoi_fixtures import tiny_hoi_dataset
 
 from modeling_clhoi import CLHOIConfig, CLHOIForInteractionDetection, CLHOIProcessor
-from modeling_clhoi.dataset_schema import hoi_features, save_hub_parquet
+from modeling_clhoi.dataset_schema import save_hub_parquet
 from modeling_clhoi.evaluation import hico_det_map
 from modeling_clhoi.evaluation.inference import predict_dataset, references_from_dataset
-
-
-def tiny_dataset(num_images: int, vocabulary, seed: int = 0) -> datasets.Dataset:
-    """Two people and one object per image, the first person interacting with it; one image empty."""
-    rng = random.Random(seed)
-    person = vocabulary.person_id
-    objects = sorted({o for o, _ in vocabulary.triplets} - {person})
-    rows = []
-    for i in range(num_images):
-        width, height = 64, 48
-        obj = rng.choice(objects)
-        hoi = rng.choice(vocabulary.hois_for_objects([obj]))
-        human_a, human_b, thing = [2.0, 2.0, 22.0, 44.0], [40.0, 4.0, 60.0, 46.0], [14.0, 20.0, 30.0, 36.0]
-        empty = i == num_images - 1
-        pixels = np.random.RandomState(i).randint(0, 255, (height, width, 3), dtype=np.uint8)
-        rows.append({
-            "image": Image.fromarray(pixels), "image_id": f"tiny-{i}", "width": width, "height": height,
-            "detections": {"boxes": [] if empty else [human_a, human_b, thing],
-                           "labels": [] if empty else [person, person, obj],
-                           "scores": [] if empty else [0.95, 0.9, 0.85]},
-            "annotation": {"boxes_h": [human_a], "boxes_o": [thing], "hoi": [hoi], "object": [obj],
-                           "verb": [vocabulary.triplets[hoi][1]]},
-        })
-    return datasets.Dataset.from_list(rows, features=hoi_features())
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +25,7 @@ def tiny_model():
 
 def test_predict_dataset_gives_metric_format(tiny_model):
     model, processor = tiny_model
-    dataset = tiny_dataset(5, model.vocabulary)
+    dataset = tiny_hoi_dataset(5, model.vocabulary, mirror=False, empty_last=True)
     predictions = predict_dataset(model, processor, dataset, batch_size=2, top_k=7, show_progress=False)
     assert len(predictions) == 5
     for pred in predictions[:-1]:
@@ -77,7 +52,7 @@ def test_evaluate_script_writes_json_csv_and_plot(tiny_model, tmp_path, repo_roo
     model, processor = tiny_model
     model.save_pretrained(tmp_path / "model")
     processor.save_pretrained(tmp_path / "model")
-    dataset = tiny_dataset(4, model.vocabulary)
+    dataset = tiny_hoi_dataset(4, model.vocabulary, mirror=False, empty_last=True)
     save_hub_parquet(datasets.DatasetDict({"train": dataset, "test": dataset}), tmp_path / "data")
     script = load_script(repo_root)
     results = script.main([

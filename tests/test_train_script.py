@@ -11,7 +11,7 @@ from pathlib import Path
 import datasets
 import pytest
 import torch
-from test_trainer import tiny_hoi_dataset
+from hoi_fixtures import tiny_hoi_dataset
 from transformers import AutoModel, AutoProcessor
 
 from modeling_clhoi import CLHOIProcessor

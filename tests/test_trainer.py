@@ -2,51 +2,17 @@
 
 from __future__ import annotations
 
-import random
-
 import datasets
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from hoi_fixtures import tiny_hoi_dataset
 from transformers import TrainerCallback
 
 from modeling_clhoi import CLHOIConfig, CLHOIForInteractionDetection, CLHOIProcessor
 from modeling_clhoi.data_collator import CLHOIDataCollator
-from modeling_clhoi.dataset_schema import hoi_features
 from modeling_clhoi.evaluation import hico_det_map
 from modeling_clhoi.evaluation.inference import predict_dataset, references_from_dataset
 from modeling_clhoi.trainer import CLHOIDistillationTrainer, CLHOITrainingArguments
-
-
-def tiny_hoi_dataset(num_images: int, vocabulary, seed: int = 0) -> datasets.Dataset:
-    """Rows of the dataset schema with teacher columns: two people and one object per image, the first
-    person interacting with the object (one HOI), the teacher confident about that HOI only."""
-    rng = random.Random(seed)
-    person = vocabulary.person_id
-    objects = sorted({o for o, _ in vocabulary.triplets} - {person})
-    rows = []
-    for i in range(num_images):
-        width, height = 64, 48
-        obj = rng.choice(objects)
-        hoi = rng.choice(vocabulary.hois_for_objects([obj]))
-        left = rng.random() < 0.5
-        human_a = [2.0, 2.0, 22.0, 44.0] if left else [40.0, 2.0, 62.0, 44.0]
-        human_b = [40.0, 4.0, 60.0, 46.0] if left else [2.0, 4.0, 20.0, 46.0]
-        thing = [14.0, 20.0, 30.0, 36.0] if left else [32.0, 20.0, 48.0, 36.0]
-        boxes = [human_a, human_b, thing]
-        candidates = vocabulary.hois_for_objects([person, obj])
-        pixels = np.random.RandomState(i).randint(0, 255, (height, width, 3), dtype=np.uint8)
-        rows.append({
-            "image": Image.fromarray(pixels), "image_id": f"tiny-{seed}-{i}", "width": width, "height": height,
-            "detections": {"boxes": boxes, "labels": [person, person, obj], "scores": [0.95, 0.9, 0.85]},
-            "annotation": {"boxes_h": [human_a], "boxes_o": [thing], "hoi": [hoi], "object": [obj],
-                           "verb": [vocabulary.triplets[hoi][1]]},
-            "teacher_context": f"a person with a {vocabulary.objects[obj].replace('_', ' ')}",
-            "teacher_candidates": candidates,
-            "teacher_scores": [0.9 if c == hoi else 0.05 for c in candidates],
-        })
-    return datasets.Dataset.from_list(rows, features=hoi_features(with_teacher=True))
 
 
 @pytest.fixture(scope="module")
