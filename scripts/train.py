@@ -32,6 +32,7 @@ from modeling_clhoi import CLHOIConfig, CLHOIForInteractionDetection, CLHOIProce
 from modeling_clhoi.data_collator import CLHOIDataCollator
 from modeling_clhoi.dataset_schema import TEACHER_COLUMNS, VOCABULARY_FILE, load_hoi_dataset, read_vocabulary
 from modeling_clhoi.model_card import TRAINING_ARGS_NAME, save_model_card
+from modeling_clhoi.pipeline_clhoi import save_pipeline_code
 from modeling_clhoi.trainer import CLHOIDistillationTrainer, CLHOITrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -148,6 +149,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         with open(os.path.join(training_args.output_dir, TRAINING_ARGS_NAME), "w", encoding="utf-8") as f:
             json.dump(card_args, f, indent=1, default=str)
         save_model_card(training_args.output_dir)
+        save_pipeline_code(training_args.output_dir)  # pipeline(model=output_dir, trust_remote_code=True)
     return metrics
 
 

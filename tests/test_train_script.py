@@ -55,6 +55,8 @@ def test_train_script_saves_a_loadable_model_with_card_and_results(teacher_label
     _run([sys.executable, *_train_command(teacher_labels, output)])
     config = json.loads((output / "config.json").read_text())
     assert config["auto_map"]["AutoModel"].endswith("CLHOIForInteractionDetection")
+    assert config["custom_pipelines"]["hoi-detection-remote-code"]["impl"] == "pipeline_clhoi.HOIDetectionPipeline"
+    assert (output / "pipeline_clhoi.py").is_file()
     results = json.loads((output / "eval_results.json").read_text())
     assert 0.0 <= results["eval_map"] <= 1.0
     assert (output / "README.md").read_text().strip()
