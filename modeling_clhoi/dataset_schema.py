@@ -298,6 +298,19 @@ def read_vocabulary(dataset_dir: str | os.PathLike) -> HOIVocabulary:
     return HOIVocabulary.from_json(path) if path.is_file() else HOIVocabulary.hico_det()
 
 
+def read_pretty_name(dataset_dir: str | os.PathLike) -> str | None:
+    """The ``pretty_name`` of a dataset folder's card (``README.md`` YAML header), if it has one."""
+    card = Path(dataset_dir) / "README.md"
+    if not card.is_file():
+        return None
+    text = card.read_text(encoding="utf-8")
+    if not text.startswith("---\n") or "\n---" not in text[4:]:
+        return None
+    header = yaml.safe_load(text[4:text.index("\n---", 4)]) or {}
+    name = header.get("pretty_name") if isinstance(header, dict) else None
+    return str(name) if name else None
+
+
 def write_report(report: Mapping[str, Any], path: str | os.PathLike) -> None:
     """Writes a JSON conversion report."""
     with open(path, "w", encoding="utf-8") as f:

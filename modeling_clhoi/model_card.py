@@ -22,7 +22,7 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,14 +86,15 @@ class BenchmarkResult:
     setting: str
     metric: str
     value: float
+    evaluated_on: str | None = None  # the data set the protocol ran on, when it is not `dataset` itself
 
     def to_eval_result(self) -> EvalResult:
         hico = self.dataset == "HICO-DET"
         return EvalResult(
             task_type=PIPELINE_TAG,
             task_name="Human-Object Interaction Detection",
-            dataset_type=_DATASET_TYPES[self.dataset],
-            dataset_name=self.dataset,
+            dataset_type=_slug(self.evaluated_on) if self.evaluated_on else _DATASET_TYPES[self.dataset],
+            dataset_name=self.evaluated_on or self.dataset,
             dataset_split="test",
             metric_type="map" if hico else "role_ap",
             metric_name=f"mAP {self.setting} {self.metric}" if hico else f"Role AP {self.setting}",
@@ -208,6 +209,7 @@ def create_model_card(
     tags: Sequence[str] = (),
     template_path: str | os.PathLike | None = None,
     metrics_in_percent: bool = False,
+    eval_dataset_name: str | None = None,
 ) -> ModelCard:
     """Render the model card of a saved CL-HOI model folder.
 
@@ -227,6 +229,9 @@ def create_model_card(
         tags: extra tags, added to :data:`DEFAULT_TAGS`.
         template_path: a Jinja template; defaults to ``model_cards/clhoi_model_card_template.md``.
         metrics_in_percent: see :func:`read_eval_results`.
+        eval_dataset_name: the data set the evaluation ran on (e.g. "Synthetic HOI world"), when it is not the
+            protocol's own (HICO-DET, V-COCO); defaults to the training arguments' ``eval_dataset_name``. The
+            model-index then names that data set, so numbers on other data never pass for HICO-DET results.
     """
     model_dir = Path(model_dir)
     config_file = model_dir / "config.json"
@@ -240,6 +245,9 @@ def create_model_card(
     benchmarks = read_eval_results(eval_results, metrics_in_percent=metrics_in_percent) if eval_results else []
     args = _load_json(training_args, "training arguments") if training_args is not None else {}
 
+    evaluated_on = eval_dataset_name or args.get("eval_dataset_name")
+    if evaluated_on and evaluated_on not in _DATASET_TYPES:
+        benchmarks = [replace(b, evaluated_on=evaluated_on) for b in benchmarks]
     roles = {role: _first(args, keys) for role, keys in BASE_MODEL_KEYS.items()}
     roles.update(base_models or {})
     roles = {role: str(name) for role, name in roles.items() if name}

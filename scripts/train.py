@@ -30,7 +30,13 @@ from transformers import AutoModel, AutoProcessor, HfArgumentParser, set_seed
 
 from modeling_clhoi import CLHOIConfig, CLHOIForInteractionDetection, CLHOIProcessor, HOIVocabulary
 from modeling_clhoi.data_collator import CLHOIDataCollator
-from modeling_clhoi.dataset_schema import TEACHER_COLUMNS, VOCABULARY_FILE, load_hoi_dataset, read_vocabulary
+from modeling_clhoi.dataset_schema import (
+    TEACHER_COLUMNS,
+    VOCABULARY_FILE,
+    load_hoi_dataset,
+    read_pretty_name,
+    read_vocabulary,
+)
 from modeling_clhoi.model_card import TRAINING_ARGS_NAME, save_model_card
 from modeling_clhoi.pipeline_clhoi import save_pipeline_code
 from modeling_clhoi.trainer import CLHOIDistillationTrainer, CLHOITrainingArguments
@@ -145,7 +151,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.save_metrics("eval", metrics)
     if trainer.is_world_process_zero():
         card_args = {**training_args.to_dict(), **asdict(model_args), **asdict(data_args),
-                     "dataset": data_args.teacher_labels or data_args.dataset}
+                     "dataset": data_args.teacher_labels or data_args.dataset,
+                     "eval_dataset_name": read_pretty_name(data_args.dataset or train_dir)}
         with open(os.path.join(training_args.output_dir, TRAINING_ARGS_NAME), "w", encoding="utf-8") as f:
             json.dump(card_args, f, indent=1, default=str)
         save_model_card(training_args.output_dir)

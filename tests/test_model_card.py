@@ -85,10 +85,22 @@ def test_card_metadata_and_model_index(model_dir: Path) -> None:
         "mAP Default Full": 25.12, "mAP Default Rare": 20.0, "mAP Default Non-rare": 27.0}
     text = card.text
     assert "# clhoi-tiny" in text and 'pipeline(model="my-org/clhoi-tiny", trust_remote_code=True)' in text
-    assert "| HICO-DET | Default | Rare | 20.00 |" in text and "V-COCO" not in text
+    assert "| HICO-DET | HICO-DET | Default | Rare | 20.00 |" in text and "V-COCO" not in text
     assert "| learning_rate | `0.0001` |" in text and "logging_dir" not in text
     assert "detections=" in text  # the tiny preset holds no detector
     assert "{{" not in text and "{%" not in text
+
+
+def test_results_on_other_data_name_that_data_set(model_dir: Path) -> None:
+    """Numbers computed with the HICO-DET protocol on another data set never pass for HICO-DET results."""
+    (model_dir / "eval_results.json").write_text(json.dumps({"eval_map": 0.8563}))
+    (model_dir / "training_args.json").write_text(json.dumps({**TRAINING_ARGS, "eval_dataset_name": "Synthetic HOI world"}))
+    card = create_model_card(model_dir)
+    (result,) = _front_matter(str(card))["model-index"][0]["results"]
+    assert result["dataset"]["name"] == "Synthetic HOI world" and result["dataset"]["type"] == "synthetic_hoi_world"
+    assert "| Synthetic HOI world | HICO-DET | Default | Full | 85.63 |" in card.text
+    (result,) = _front_matter(str(create_model_card(model_dir, eval_dataset_name="HICO-DET")))["model-index"][0]["results"]
+    assert result["dataset"]["name"] == "HICO-DET"
 
 
 def test_card_without_results_and_with_local_base_models(model_dir: Path, tmp_path: Path) -> None:
