@@ -30,8 +30,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from modeling_clhoi.dataset_schema import (
+    cached_detections,
     detections_folder,
-    read_detections_file,
     read_image_file,
     write_converted_dataset,
 )
@@ -125,12 +125,8 @@ def convert_split(data: dict[str, Any], split: str, root: Path, detections: Path
         if detections is None:
             dets = ground_truth_detections(annotation, vocabulary.person_id)
         else:
-            det_path = find_detections(detections, filename, split)
-            if det_path is None:
-                report["missing_detections"].append(filename)
-                dets = {"boxes": [], "labels": [], "scores": []}
-            else:
-                dets = read_detections_file(det_path, vocabulary.num_objects)
+            dets = cached_detections(find_detections(detections, filename, split), filename, report,
+                                     vocabulary.num_objects)
         report["written"] += 1
         yield {"image": {"bytes": image, "path": None}, "image_id": Path(filename).stem, "width": width,
                "height": height, "detections": dets, "annotation": annotation}

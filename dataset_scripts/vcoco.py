@@ -35,8 +35,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from modeling_clhoi.dataset_schema import (
+    cached_detections,
     detections_folder,
-    read_detections_file,
     read_image_file,
     write_converted_dataset,
 )
@@ -180,12 +180,8 @@ def convert_split(action_files: list[Path], coco: dict[str, Any], image_root: Pa
             dets = {"boxes": [xyxy(a["bbox"]) for a in kept], "labels": [category[int(a["category_id"])] for a in kept],
                     "scores": [1.0] * len(kept)}
         else:
-            det_path = detections / (Path(info["file_name"]).stem + ".json")
-            if det_path.is_file():
-                dets = read_detections_file(det_path, vocabulary.num_objects)
-            else:
-                report["missing_detections"].append(info["file_name"])
-                dets = {"boxes": [], "labels": [], "scores": []}
+            dets = cached_detections(detections / (Path(info["file_name"]).stem + ".json"), info["file_name"],
+                                     report, vocabulary.num_objects)
         report["written"] += 1
         yield {"image": {"bytes": image, "path": None}, "image_id": str(image_id), "width": width,
                "height": height, "detections": dets, "annotation": annotation}

@@ -335,6 +335,17 @@ def read_image_file(path: str | os.PathLike) -> tuple[bytes, int, int]:
     return data, width, height
 
 
+def cached_detections(
+    path: str | os.PathLike | None, image_name: str, report: dict[str, Any], num_objects: int
+) -> dict[str, list]:
+    """A converter's detections of one image from its cached file (see :func:`read_detections_file`), or
+    none when ``path`` is missing; the image is then listed in ``report["missing_detections"]``."""
+    if path is None or not Path(path).is_file():
+        report["missing_detections"].append(image_name)
+        return {"boxes": [], "labels": [], "scores": []}
+    return read_detections_file(path, num_objects)
+
+
 def read_detections_file(path: str | os.PathLike, num_objects: int) -> dict[str, list]:
     """Cached detections of one image, in UPT's per-image JSON format.
 
