@@ -212,3 +212,15 @@ def test_synthetic_script_and_show(tmp_path):
     assert positive == set(row["annotation"]["hoi"]) & set(row["teacher_candidates"])
     png = _script("show").main([str(out), "--n", "4", "--split", "test", "--output", str(tmp_path / "grid.png")])
     assert Image.open(png).size == (640, 640)
+
+
+def test_cached_detections_lists_a_missing_file(tmp_path):
+    from modeling_clhoi.dataset_schema import cached_detections
+
+    report = {"missing_detections": []}
+    path = tmp_path / "a.json"
+    assert cached_detections(path, "a.jpg", report, 80) == {"boxes": [], "labels": [], "scores": []}
+    assert report["missing_detections"] == ["a.jpg"]
+    path.write_text(json.dumps({"boxes": [[1, 2, 3, 4]], "labels": [49], "scores": [0.5]}))
+    assert cached_detections(path, "a.jpg", report, 80)["labels"] == [49]
+    assert report["missing_detections"] == ["a.jpg"]
